@@ -1,0 +1,3 @@
+"""ztmon: zero-trust runtime security monitor."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from ztmon.cli import main
+
+main()

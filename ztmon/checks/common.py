@@ -1,0 +1,61 @@
+"""Helpers shared by the container checks."""
+
+from __future__ import annotations
+
+from ztmon.model.findings import Finding, Resource, Severity
+from ztmon.model.inventory import Container, Snapshot
+
+
+def resource_of(container: Container, snapshot: Snapshot) -> Resource:
+    if container.pod:
+        return Resource(
+            kind="Pod",
+            namespace=container.namespace,
+            name=container.pod,
+            pod=container.pod,
+            container=container.name,
+            container_id=container.id,
+            node=snapshot.node.name,
+            image=container.image,
+        )
+    return Resource(
+        kind="Container",
+        namespace=container.namespace,
+        name=container.name,
+        container=container.name,
+        container_id=container.id,
+        node=snapshot.node.name,
+        image=container.image,
+    )
+
+
+def finding(
+    check: str,
+    severity: Severity,
+    container: Container,
+    snapshot: Snapshot,
+    message: str,
+    *,
+    evidence: dict[str, str] | None = None,
+    discriminator: str = "",
+) -> Finding:
+    return Finding.make(
+        check=check,
+        severity=severity,
+        resource=resource_of(container, snapshot),
+        message=message,
+        evidence=evidence,
+        discriminator=discriminator,
+    )
+
+
+def normalise_capability(name: str) -> str:
+    """`CAP_SYS_ADMIN`, `sys_admin` and `SYS_ADMIN` are one capability."""
+    upper = name.strip().upper()
+    return upper.removeprefix("CAP_")
+
+
+def is_root_user(user: str) -> bool:
+    """Docker/OCI `user` strings: "", "root", "0", "0:0", "root:root" run as uid 0."""
+    name = user.split(":", 1)[0].strip()
+    return name in {"", "root", "0"}

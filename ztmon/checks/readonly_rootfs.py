@@ -1,0 +1,26 @@
+"""readonly-rootfs: a writable root filesystem lets an intruder drop tools and persist in the image layer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ztmon.checks.common import finding
+from ztmon.checks.registry import check
+from ztmon.model.findings import Finding, Severity
+from ztmon.model.inventory import Snapshot
+
+ID = "readonly-rootfs"
+
+
+@check(ID, severity=Severity.MEDIUM, title="Root filesystem is writable")
+def run(snapshot: Snapshot) -> Iterator[Finding]:
+    for c in snapshot.containers:
+        if not c.read_only_rootfs:
+            yield finding(
+                ID,
+                Severity.MEDIUM,
+                c,
+                snapshot,
+                f"container {c.name} has a writable root filesystem",
+                evidence={"read_only_rootfs": "false"},
+            )

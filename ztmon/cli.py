@@ -1,0 +1,177 @@
+"""ztmon command line: run (the daemon), scan (one cycle), config, version.
+
+Exit codes: 0 success (no open finding at or above --fail-on); 1 an open finding at or above --fail-on;
+2 usage or configuration error; 3 internal error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ztmon import __version__
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+app = typer.Typer(
+    name="ztmon",
+    help="Zero-trust runtime security monitor: container posture as Prometheus metrics, JSON and events.\n\n"
+    "Exit codes: 0 ok, 1 findings at or above --fail-on, 2 usage or configuration error, 3 internal error.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML configuration file (default: $ZTMON_CONFIG).", show_default=False),
+]
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class FailOn(str, Enum):
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+    never = "never"
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text.rstrip("\n") + "\n")
+
+
+def _load(config: Path | None) -> Any:
+    from ztmon import settings  # noqa: PLC0415
+
+    try:
+        return settings.load(config)
+    except settings.ConfigError as e:
+        _err("ztmon: invalid configuration:")
+        for line in e.errors:
+            _err(f"  {line}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@app.command()
+def run(config: ConfigOpt = None) -> None:
+    """Run the daemon: watch sources, serve /metrics, /findings, /healthz, /readyz.
+
+    \b
+    Examples:
+      ztmon run
+      ztmon run --config /etc/ztmon/config.yaml
+      ZTMON_SERVER__PORT=9900 ZTMON_LOG__FORMAT=console ztmon run
+    """
+    loaded = _load(config)
+    from ztmon import logsetup  # noqa: PLC0415
+    from ztmon.engine import build  # noqa: PLC0415
+
+    logsetup.setup(level=loaded.settings.log.level, fmt=loaded.settings.log.format)
+    try:
+        asyncio.run(build.run_daemon(loaded))
+    except build.UsageError as e:
+        _err(f"ztmon: {e}")
+        raise typer.Exit(EXIT_USAGE) from None
+    except OSError as e:  # e.g. the port is taken
+        _err(f"ztmon: {e}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+@app.command()
+def scan(
+    config: ConfigOpt = None,
+    output: Annotated[Output, typer.Option("--output", "-o", help="table for people, json for machines.")] = (
+        Output.table
+    ),
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Exit 1 when an open finding is at or above this severity.")
+    ] = FailOn.never,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Only these sources (repeatable): host, docker.")
+    ] = None,
+    show_suppressed: Annotated[bool, typer.Option("--show-suppressed", help="List suppressed findings too.")] = False,
+) -> None:
+    """Run one cycle over the sources, print the findings, exit.
+
+    \b
+    Examples:
+      ztmon scan
+      ztmon scan --output json | jq '.findings[] | .check'
+      ztmon scan --source docker --fail-on high
+      ztmon scan --show-suppressed
+    """
+    loaded = _load(config)
+    from ztmon import logsetup  # noqa: PLC0415
+    from ztmon.engine import build  # noqa: PLC0415
+    from ztmon.model.findings import Severity  # noqa: PLC0415
+    from ztmon.sinks import jsonreport  # noqa: PLC0415
+
+    logsetup.setup(level="warning", fmt=loaded.settings.log.format)
+    try:
+        engine = build.make_engine(loaded, sinks=[], only_sources=source)
+    except build.UsageError as e:
+        _err(f"ztmon: {e}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+    async def once() -> Any:
+        try:
+            return await engine.scan_once()
+        finally:
+            await engine.stop(2.0)
+
+    report = asyncio.run(once())
+    if output is Output.json:
+        sys.stdout.buffer.write(jsonreport.dumps(report, show_suppressed=show_suppressed, indent=True) + b"\n")
+    else:
+        from ztmon import table  # noqa: PLC0415
+
+        table.print_report(report, show_suppressed=show_suppressed)
+    if fail_on is not FailOn.never:
+        worst = report.max_severity()
+        if worst is not None and worst >= Severity.parse(fail_on.value):
+            raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command("config")
+def show_config(config: ConfigOpt = None) -> None:
+    """Print the effective configuration (file + ZTMON_* environment), secrets redacted, as YAML.
+
+    \b
+    Examples:
+      ztmon config --config ztmon.yaml
+      ZTMON_SOURCES__DOCKER__ENABLED=false ztmon config
+    """
+    loaded = _load(config)
+    import yaml  # noqa: PLC0415
+
+    from ztmon import settings  # noqa: PLC0415
+
+    sys.stdout.write(yaml.safe_dump(settings.redacted(loaded.settings), sort_keys=False))
+
+
+@app.command()
+def version() -> None:
+    """Print the ztmon version."""
+    sys.stdout.write(f"ztmon {__version__}\n")
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as e:  # last resort: one line, no locals
+        _err(f"ztmon: internal error: {type(e).__name__}: {e}")
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,1 @@
+"""Sinks: one file each; each renders or ships the last Report."""
