@@ -116,9 +116,7 @@ class LogConfig(_Strict):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True)
 
     node_name: str = ""  # "" = $NODE_NAME (downward API), else the host name
     log: LogConfig = LogConfig()
@@ -208,7 +206,7 @@ def load(path: Path | None, *, environ_path: bool = True) -> Loaded:
             raise ConfigError([f"{path}:1: (root): expected a mapping, got {type(raw).__name__}"])
         data = raw
     errors = [
-        f"env {name}: {name[len(ENV_PREFIX):].lower()}: unknown setting"
+        f"env {name}: {name[len(ENV_PREFIX) :].lower()}: unknown setting"
         for name in sorted(os.environ)
         if name.startswith(ENV_PREFIX)
         and name != "ZTMON_CONFIG"
@@ -224,8 +222,8 @@ def load(path: Path | None, *, environ_path: bool = True) -> Loaded:
             if env is not None:
                 place = f"env {env}"
             else:
-                line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
-                place = f"{where}:{line}" if line is not None else where
+                at = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
+                place = f"{where}:{at}" if at is not None else where
             errors.append(f"{place}: {field}: {err['msg']}")
     if errors:
         raise ConfigError(errors) from None

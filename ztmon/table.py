@@ -41,5 +41,7 @@ def print_report(report: Report, *, show_suppressed: bool = False, console: Cons
     down = [s for s in report.sources if not s.up]
     for s in down:
         con.print(f"[yellow]source {s.name} is down:[/] {s.error}")
-    con.print(f"{len(report.containers)} containers scanned; sources: "
-              + ", ".join(f"{s.name}={'up' if s.up else 'down'}" for s in report.sources))
+    con.print(
+        f"{len(report.containers)} containers scanned; sources: "
+        + ", ".join(f"{s.name}={'up' if s.up else 'down'}" for s in report.sources)
+    )

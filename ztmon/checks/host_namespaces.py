@@ -15,11 +15,7 @@ ID = "host-namespaces"
 @check(ID, severity=Severity.HIGH, title="Container shares a host namespace (network, pid, ipc)")
 def run(snapshot: Snapshot) -> Iterator[Finding]:
     for c in snapshot.containers:
-        shared = [
-            name
-            for name, on in (("network", c.host_network), ("pid", c.host_pid), ("ipc", c.host_ipc))
-            if on
-        ]
+        shared = [name for name, on in (("network", c.host_network), ("pid", c.host_pid), ("ipc", c.host_ipc)) if on]
         for ns in shared:
             yield finding(
                 ID,

@@ -35,9 +35,9 @@ def sensitive_match(path: str, sensitive: tuple[str, ...]) -> str | None:
     best: str | None = None
     for s in sensitive:
         s_n = _normalise(s)
-        if p == s_n or (s_n != "/" and p.startswith(s_n + "/")):
-            if best is None or len(s_n) > len(best):
-                best = s_n
+        below = p == s_n or (s_n != "/" and p.startswith(s_n + "/"))
+        if below and (best is None or len(s_n) > len(best)):
+            best = s_n
     return best
 
 

@@ -44,8 +44,7 @@ def run(snapshot: Snapshot) -> Iterator[Finding]:
                 Severity.MEDIUM,
                 c,
                 snapshot,
-                f"container {c.name} runs {ref}: tag {'latest' if tag else '(none, i.e. latest)'}"
-                " moves on every push",
+                f"container {c.name} runs {ref}: tag {'latest' if tag else '(none, i.e. latest)'} moves on every push",
                 evidence={"image": ref, "tag": tag or "(none)"},
             )
         elif registry not in trusted:

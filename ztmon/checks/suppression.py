@@ -95,8 +95,8 @@ def apply(
             label_cache[key] = parsed
         return label_cache[key]
 
-    for c in snapshot.containers:  # report malformed labels even where nothing is found
-        label_rule(c)
+    for container in snapshot.containers:  # report malformed labels even where nothing is found
+        label_rule(container)
 
     open_: list[Finding] = []
     suppressed: list[Finding] = []

@@ -31,13 +31,11 @@ def enabled_checks(settings: Settings) -> list[CheckSpec]:
     unknown = sorted({*(cfg.enabled or ()), *cfg.disabled, *cfg.severity} - set(registry))
     if unknown:
         raise UsageError(f"checks: unknown check id(s): {', '.join(unknown)} (known: {', '.join(registry)})")
-    chosen = [
+    return [
         spec
         for cid, spec in registry.items()
-        if (cid in cfg.enabled if cfg.enabled is not None else spec.enabled_by_default)
-        and cid not in cfg.disabled
+        if (cid in cfg.enabled if cfg.enabled is not None else spec.enabled_by_default) and cid not in cfg.disabled
     ]
-    return chosen
 
 
 def policy_of(settings: Settings) -> Policy:
@@ -82,7 +80,9 @@ def make_sources(settings: Settings, only: Sequence[str] | None = None) -> list[
     if "host" in want and cfg.host.enabled:
         from ztmon.sources.host import HostSource  # noqa: PLC0415 - import what the mode uses
 
-        out.append(HostSource(node_name=settings.resolved_node_name(), root=cfg.host.root, proc_root=cfg.host.proc_root))
+        out.append(
+            HostSource(node_name=settings.resolved_node_name(), root=cfg.host.root, proc_root=cfg.host.proc_root)
+        )
     if "docker" in want and cfg.docker.enabled:
         from ztmon.sources.docker import DockerSource  # noqa: PLC0415
 
@@ -138,8 +138,12 @@ async def run_daemon(loaded: Loaded, *, stop: asyncio.Event | None = None) -> No
     runner = None
     if settings.server.enabled:
         runner = await http.serve(http.make_app(engine, prom, settings.server), settings.server)
-        log.info("listening", address=settings.server.address, port=http.bound_port(runner),
-                 tls=settings.server.tls.cert_file is not None)
+        log.info(
+            "listening",
+            address=settings.server.address,
+            port=http.bound_port(runner),
+            tls=settings.server.tls.cert_file is not None,
+        )
     try:
         start = asyncio.create_task(
             engine.start(

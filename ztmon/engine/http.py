@@ -66,9 +66,7 @@ def make_app(engine: Engine, prom: PrometheusSink, cfg: ServerConfig) -> web.App
         if engine.report is None:
             return web.json_response({"error": "no scan has completed yet"}, status=503)
         show = request.query.get("suppressed", "1") not in {"0", "false"}
-        return web.Response(
-            body=jsonreport.dumps(engine.report, show_suppressed=show), content_type="application/json"
-        )
+        return web.Response(body=jsonreport.dumps(engine.report, show_suppressed=show), content_type="application/json")
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok\n")

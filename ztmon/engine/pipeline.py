@@ -45,9 +45,7 @@ def merge_node(name: str, parts: Sequence[SourcePart]) -> Node:
     return Node(**fields)
 
 
-def build_snapshot(
-    *, now: datetime, node_name: str, parts: Sequence[SourcePart], policy: Policy
-) -> Snapshot:
+def build_snapshot(*, now: datetime, node_name: str, parts: Sequence[SourcePart], policy: Policy) -> Snapshot:
     containers: dict[tuple[str, str], Container] = {}
     for p in parts:
         for c in p.containers:
@@ -83,8 +81,13 @@ class CheckRunner:
                     self._logged.add(spec.id)
                     log.error("check_failed", check=spec.id, error=msg, exc_info=True)
                 statuses.append(
-                    CheckStatus(spec.id, ok=False, duration_seconds=time.perf_counter() - start,
-                                errors_total=self.errors_total[spec.id], error=msg)
+                    CheckStatus(
+                        spec.id,
+                        ok=False,
+                        duration_seconds=time.perf_counter() - start,
+                        errors_total=self.errors_total[spec.id],
+                        error=msg,
+                    )
                 )
                 continue
             self._logged.discard(spec.id)
@@ -93,8 +96,12 @@ class CheckRunner:
                 produced = [dataclasses.replace(f, severity=override) for f in produced]
             findings.extend(produced)
             statuses.append(
-                CheckStatus(spec.id, ok=True, duration_seconds=time.perf_counter() - start,
-                            errors_total=self.errors_total.get(spec.id, 0))
+                CheckStatus(
+                    spec.id,
+                    ok=True,
+                    duration_seconds=time.perf_counter() - start,
+                    errors_total=self.errors_total.get(spec.id, 0),
+                )
             )
         return findings, statuses
 

@@ -89,9 +89,7 @@ class Engine:
         await asyncio.gather(*(self.refresh_source(s) for s in chosen))
 
     def source_statuses(self) -> list[SourceStatus]:
-        return [
-            SourceStatus(s.name, s.up, s.last_success, s.duration_seconds, s.error) for s in self.sources
-        ]
+        return [SourceStatus(s.name, s.up, s.last_success, s.duration_seconds, s.error) for s in self.sources]
 
     async def cycle(self) -> Report:
         async with self._cycle_lock:
@@ -133,8 +131,11 @@ class Engine:
                 if prev is None or prev.up or prev.error != msg:
                     log.warning("sink_failed", sink=sink.name, error=msg)
                 self._sink_status[sink.name] = SourceStatus(
-                    sink.name, up=False, last_success=prev.last_success if prev else None,
-                    duration_seconds=time.perf_counter() - start, error=msg,
+                    sink.name,
+                    up=False,
+                    last_success=prev.last_success if prev else None,
+                    duration_seconds=time.perf_counter() - start,
+                    error=msg,
                 )
                 continue
             self._sink_status[sink.name] = SourceStatus(
@@ -172,13 +173,14 @@ class Engine:
             while True:
                 try:
                     await factory()
-                    return  # finished normally (e.g. a source without a change feed)
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:
                     log.error("task_failed", task=name, error=f"{type(e).__name__}: {e}", exc_info=True)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 30.0)
+                else:
+                    return  # finished normally (e.g. a source without a change feed)
 
         task = asyncio.create_task(guard(), name=name)
         self._tasks.append(task)
@@ -187,8 +189,11 @@ class Engine:
     async def start(self, *, resync_interval: float, jitter: float) -> None:
         """Initial scan, then watches, the cycler and the resync schedule."""
         await self.scan_once()
-        log.info("ready", containers=len(self.report.containers) if self.report else 0,
-                 findings=len(self.report.findings) if self.report else 0)
+        log.info(
+            "ready",
+            containers=len(self.report.containers) if self.report else 0,
+            findings=len(self.report.findings) if self.report else 0,
+        )
         for source in self.sources:
             src = source
             self._guarded(f"watch:{src.name}", lambda src=src: src.watch(self.notify))  # type: ignore[misc]
@@ -209,14 +214,15 @@ class Engine:
         )
         self._scheduler.start()
 
-    async def stop(self, timeout: float = 4.0) -> None:
+    async def stop(self, grace: float = 4.0) -> None:
         scheduler = getattr(self, "_scheduler", None)
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         for task in self._tasks:
             task.cancel()
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=timeout / 2)
-        for closable in [*self.sources, *self.sinks]:
+            await asyncio.wait(self._tasks, timeout=grace / 2)
+        closers = [s.close() for s in self.sources] + [k.close() for k in self.sinks]
+        for closing in closers:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(closable.close(), timeout=timeout / 4)
+                await asyncio.wait_for(closing, timeout=grace / 4)

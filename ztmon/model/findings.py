@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime  # noqa: TC003 - dataclass field types
+from datetime import datetime
 
 
 class Severity(enum.IntEnum):
@@ -49,12 +49,12 @@ class Resource:
         The runtime id and node are deliberately left out: they change when a container is recreated or
         a pod is rescheduled, and the problem (same workload, same setting) is the same problem.
         """
-        return "/".join((self.kind, self.namespace, self.pod, self.name, self.container))
+        return f"{self.kind}/{self.namespace}/{self.pod}/{self.name}/{self.container}"
 
 
 def finding_id(check: str, resource: Resource, discriminator: str = "") -> str:
     """Stable hash of (check id, resource identity, discriminator such as a port, path or variable)."""
-    raw = "\x1f".join((check, resource.identity(), discriminator))
+    raw = f"{check}\x1f{resource.identity()}\x1f{discriminator}"
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime  # noqa: TC003 - dataclass field types are evaluated by callers
+from datetime import datetime
 
 from ztmon.model.policy import Policy
 

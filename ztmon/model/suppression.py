@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date  # noqa: TC003 - dataclass field type
+from datetime import date
 
 IGNORE_KEY = "ztmon.io/ignore"
 

@@ -72,8 +72,7 @@ def report_dict(report: Report, *, show_suppressed: bool = True) -> dict[str, An
         "suppressed": [finding_dict(f) for f in report.suppressed] if show_suppressed else [],
         "sources": [_status(s) for s in report.sources],
         "checks": [
-            {"name": c.name, "ok": c.ok, "errors_total": c.errors_total, "error": c.error}
-            for c in report.checks
+            {"name": c.name, "ok": c.ok, "errors_total": c.errors_total, "error": c.error} for c in report.checks
         ],
     }
 

@@ -38,7 +38,12 @@ def families(report: Report | None) -> Iterator[Metric]:
     yield ready
     if report is None:
         return
+    yield from _finding_families(report)
+    yield from _container_families(report)
+    yield from _health_families(report)
 
+
+def _finding_families(report: Report) -> Iterator[Metric]:
     counts: dict[tuple[str, str], int] = {(c, s): 0 for c in report.checks_enabled for s in SEVERITIES}
     for f in report.findings:
         key = (f.check, f.severity.label)
@@ -63,11 +68,11 @@ def families(report: Report | None) -> Iterator[Metric]:
     )
     for f in report.findings:
         r = f.resource
-        g.add_metric(
-            [f.id, f.check, f.severity.label, r.namespace, r.pod, r.container, r.container_id, r.image], 1
-        )
+        g.add_metric([f.id, f.check, f.severity.label, r.namespace, r.pod, r.container, r.container_id, r.image], 1)
     yield g
 
+
+def _container_families(report: Report) -> Iterator[Metric]:
     runtimes: dict[str, int] = {}
     ro = GaugeMetricFamily(
         "ztmon_container_readonly_rootfs",
@@ -83,6 +88,8 @@ def families(report: Report | None) -> Iterator[Metric]:
     yield g
     yield ro
 
+
+def _health_families(report: Report) -> Iterator[Metric]:
     up = GaugeMetricFamily("ztmon_source_up", "1 if the source's last refresh or watch succeeded", labels=["source"])
     last = GaugeMetricFamily(
         "ztmon_source_last_success_timestamp_seconds",

@@ -173,6 +173,8 @@ class DockerSource(Source):
         self._part = SourcePart(node=Node(name=""))
         self._version = ""
         self._last_event_time: int | None = None
+        self._refreshed_at: float | None = None
+        self._backoff = 0.5
         self._dirty: dict[str, Container | None] | None = None  # events seen during a refresh
         self._bad: set[str] = set()  # objects already logged as unreadable (log once)
         self._stream: Any = None
@@ -238,6 +240,7 @@ class DockerSource(Source):
         return container
 
     async def refresh(self) -> None:
+        self._refreshed_at = datetime.now(UTC).timestamp()
         self._dirty = {}
         try:
             client = await asyncio.to_thread(self._connect)
@@ -297,50 +300,60 @@ class DockerSource(Source):
                 self._containers[cid] = c
         self._publish()
 
+    async def _follow(self, queue: asyncio.Queue[Any], notify: Notify, *, resync: bool) -> None:
+        """Consume one subscription until it breaks (raises) or the task is cancelled."""
+        while True:
+            item = await queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            if "__subscribed__" in item:
+                self.mark_up()
+                self._backoff = 0.5
+                if resync:  # reconnected: anything may have changed while we were away
+                    await self.refresh()
+                    log.info("docker_events_resubscribed")
+                    notify()
+                continue
+            ids = self._ids_of(item)
+            failure: BaseException | None = None
+            while not queue.empty():  # coalesce a burst into one cycle
+                nxt = queue.get_nowait()
+                if isinstance(nxt, BaseException):
+                    failure = nxt
+                    break
+                ids |= self._ids_of(nxt)
+            if ids:
+                await self._apply(ids)
+                notify()
+            if failure is not None:
+                raise failure
+
     async def watch(self, notify: Notify) -> None:
         loop = asyncio.get_running_loop()
-        backoff = 0.5
-        first = True
+        self._backoff = 0.5
+        resync = not self.up
         while True:
             queue: asyncio.Queue[Any] = asyncio.Queue()
-            since = self._last_event_time or int(datetime.now(UTC).timestamp())
+            # Replay from just before the last refresh or event: nothing between them is lost.
+            since = self._last_event_time or int(self._refreshed_at or datetime.now(UTC).timestamp()) - 1
             thread = threading.Thread(
                 target=self._pump, args=(loop, queue, since), name="ztmon-docker-events", daemon=True
             )
             thread.start()
             try:
-                while True:
-                    item = await queue.get()
-                    if isinstance(item, BaseException):
-                        raise item
-                    if "__subscribed__" in item:
-                        if not first or not self.up:  # reconnected: anything may have changed
-                            await self.refresh()
-                            log.info("docker_events_resubscribed", since=since)
-                            notify()
-                        first, backoff = False, 0.5
-                        continue
-                    ids = self._ids_of(item)
-                    while not queue.empty():  # coalesce a burst into one cycle
-                        nxt = queue.get_nowait()
-                        if isinstance(nxt, BaseException):
-                            await self._apply(ids)
-                            raise nxt
-                        ids |= self._ids_of(nxt)
-                    if ids:
-                        await self._apply(ids)
-                        notify()
+                await self._follow(queue, notify, resync=resync)
             except asyncio.CancelledError:
                 self._close_stream()
                 raise
             except Exception as e:
                 self._close_stream()
                 self._drop_client()
+                resync = True
                 if self.mark_down(f"{type(e).__name__}: {e}"):
-                    log.warning("docker_unavailable", error=str(e), retry_in_seconds=backoff)
+                    log.warning("docker_unavailable", error=str(e), retry_in_seconds=self._backoff)
                     notify()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF)
+                await asyncio.sleep(self._backoff)
+                self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
 
     def _ids_of(self, event: Mapping[str, Any]) -> set[str]:
         action = str(event.get("Action") or event.get("status") or "").split(":", 1)[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
 from pathlib import Path
 
@@ -27,10 +28,8 @@ def parse_os_release(text: str) -> dict[str, str]:
 
 def read_node(*, name: str, root: Path, proc_root: Path) -> Node:
     kernel = ""
-    try:
+    with contextlib.suppress(OSError):
         kernel = (proc_root / "sys/kernel/osrelease").read_text(encoding="utf-8").strip()
-    except OSError:
-        pass
     os_image = ""
     for rel in ("etc/os-release", "usr/lib/os-release"):
         try:
@@ -56,8 +55,6 @@ class HostSource(Source):
         return self._part
 
     async def refresh(self) -> None:
-        node = await asyncio.to_thread(
-            read_node, name=self._node_name, root=self._root, proc_root=self._proc_root
-        )
+        node = await asyncio.to_thread(read_node, name=self._node_name, root=self._root, proc_root=self._proc_root)
         self._part = SourcePart(node=node)
         self.mark_up()
