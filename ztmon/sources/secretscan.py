@@ -79,7 +79,7 @@ def kind_of(value: str) -> ValueKind:
 def classify(name: str, value: str) -> EnvVar:
     """Keep the name, the value's kind and detector names; the value itself is dropped here."""
     kind = kind_of(value)
-    found = detectors(value) if kind in {ValueKind.LITERAL, ValueKind.PATH} else ()
+    found = detectors(value) if kind is ValueKind.LITERAL else ()
     return EnvVar(name=name, kind=kind, detectors=found)
 
 

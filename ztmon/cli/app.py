@@ -1,4 +1,4 @@
-"""ztmon command line: run (the daemon), scan (one cycle), config, version.
+"""The typer application: run (the daemon), scan (one cycle), config, version.
 
 Exit codes: 0 success (no open finding at or above --fail-on); 1 an open finding at or above --fail-on;
 2 usage or configuration error; 3 internal error.
@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from ztmon import __version__
+from ztmon.cli import daemon
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -53,15 +54,7 @@ def _err(text: str) -> None:
 
 
 def _load(config: Path | None) -> Any:
-    from ztmon import settings  # noqa: PLC0415
-
-    try:
-        return settings.load(config)
-    except settings.ConfigError as e:
-        _err("ztmon: invalid configuration:")
-        for line in e.errors:
-            _err(f"  {line}")
-        raise typer.Exit(EXIT_USAGE) from None
+    return daemon.load_or_exit(config)
 
 
 @app.command()
@@ -74,19 +67,7 @@ def run(config: ConfigOpt = None) -> None:
       ztmon run --config /etc/ztmon/config.yaml
       ZTMON_SERVER__PORT=9900 ZTMON_LOG__FORMAT=console ztmon run
     """
-    loaded = _load(config)
-    from ztmon import logsetup  # noqa: PLC0415
-    from ztmon.engine import build  # noqa: PLC0415
-
-    logsetup.setup(level=loaded.settings.log.level, fmt=loaded.settings.log.format)
-    try:
-        asyncio.run(build.run_daemon(loaded))
-    except build.UsageError as e:
-        _err(f"ztmon: {e}")
-        raise typer.Exit(EXIT_USAGE) from None
-    except OSError as e:  # e.g. the port is taken
-        _err(f"ztmon: {e}")
-        raise typer.Exit(EXIT_USAGE) from None
+    daemon.run(config)
 
 
 @app.command()
@@ -165,13 +146,3 @@ def show_config(config: ConfigOpt = None) -> None:
 def version() -> None:
     """Print the ztmon version."""
     sys.stdout.write(f"ztmon {__version__}\n")
-
-
-def main() -> None:
-    try:
-        app()
-    except SystemExit:
-        raise
-    except Exception as e:  # last resort: one line, no locals
-        _err(f"ztmon: internal error: {type(e).__name__}: {e}")
-        sys.exit(EXIT_INTERNAL)
