@@ -7,6 +7,17 @@ from ztmon.model.inventory import Container, Snapshot
 
 
 def resource_of(container: Container, snapshot: Snapshot) -> Resource:
+    if container.workload_kind and not container.pod:  # a manifest: the workload is the resource
+        return Resource(
+            kind=container.workload_kind,
+            namespace=container.namespace,
+            name=container.workload_name,
+            container=container.name,
+            image=container.image,
+            workload_kind=container.workload_kind,
+            workload=container.workload_name,
+            origin=container.origin,
+        )
     if container.pod:
         return Resource(
             kind="Pod",
@@ -17,6 +28,8 @@ def resource_of(container: Container, snapshot: Snapshot) -> Resource:
             container_id=container.id,
             node=snapshot.node.name,
             image=container.image,
+            workload_kind=container.workload_kind,
+            workload=container.workload_name,
         )
     return Resource(
         kind="Container",
@@ -58,4 +71,9 @@ def normalise_capability(name: str) -> str:
 def is_root_user(user: str) -> bool:
     """Docker/OCI `user` strings: "", "root", "0", "0:0", "root:root" run as uid 0."""
     name = user.split(":", 1)[0].strip()
-    return name in {"", "root", "0"}
+    if name in {"", "root"}:
+        return True
+    try:
+        return int(name) == 0  # "00" and "+0" are uid 0 to runc as well
+    except ValueError:
+        return False

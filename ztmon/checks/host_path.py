@@ -20,7 +20,16 @@ ID = "host-path"
 _CRITICAL_EXACT = frozenset({"/", "/var/run", "/run"})
 # ... and so is anything at or below these (runtime sockets and their directories).
 _CRITICAL_TREES = frozenset(
-    {"/var/run/docker.sock", "/run/docker.sock", "/run/containerd", "/var/run/containerd", "/var/run/crio"}
+    {
+        "/var/run/docker.sock",
+        "/run/docker.sock",
+        "/run/containerd",
+        "/var/run/containerd",
+        "/run/crio",
+        "/var/run/crio",
+        "/run/podman",
+        "/var/run/podman",
+    }
 )
 
 
@@ -41,7 +50,7 @@ def sensitive_match(path: str, sensitive: tuple[str, ...]) -> str | None:
     return best
 
 
-@check(ID, severity=Severity.HIGH, title="Sensitive host path mounted")
+@check(ID, severity=Severity.CRITICAL, title="Sensitive host path mounted")
 def run(snapshot: Snapshot) -> Iterator[Finding]:
     for c in snapshot.containers:
         for m in c.mounts:

@@ -15,7 +15,18 @@ ID = "readonly-rootfs"
 @check(ID, severity=Severity.MEDIUM, title="Root filesystem is writable")
 def run(snapshot: Snapshot) -> Iterator[Finding]:
     for c in snapshot.containers:
-        if not c.read_only_rootfs:
+        o = c.observed
+        if o is not None and o.rootfs_read_only is not None:  # runtime truth beats the declaration
+            if not o.rootfs_read_only:
+                yield finding(
+                    ID,
+                    Severity.MEDIUM,
+                    c,
+                    snapshot,
+                    f"container {c.name} has a writable root filesystem",
+                    evidence={"read_only_rootfs": "false", "observed_from": f"/proc/{o.pid}/mountinfo"},
+                )
+        elif not c.read_only_rootfs:
             yield finding(
                 ID,
                 Severity.MEDIUM,

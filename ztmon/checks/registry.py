@@ -20,7 +20,7 @@ _NOT_CHECKS = frozenset({"registry", "common", "suppression"})
 class CheckSpec:
     id: str
     fn: CheckFn
-    severity: Severity  # default severity; a check may emit a lower one for a milder variant
+    severity: Severity  # the highest severity the check emits; milder variants are lower (docs/checks.md)
     title: str
     enabled_by_default: bool = True
 

@@ -15,6 +15,18 @@ ID = "run-as-root"
 @check(ID, severity=Severity.MEDIUM, title="Container runs as root")
 def run(snapshot: Snapshot) -> Iterator[Finding]:
     for c in snapshot.containers:
+        o = c.observed
+        if o is not None and o.effective_uid is not None:  # runtime truth beats the declaration
+            if o.effective_uid == 0:
+                yield finding(
+                    ID,
+                    Severity.MEDIUM,
+                    c,
+                    snapshot,
+                    f"container {c.name} runs as root",
+                    evidence={"uid": "0", "observed_from": f"/proc/{o.pid}/status"},
+                )
+            continue
         if c.run_as_non_root:
             continue  # Kubernetes refuses to start such a container as uid 0
         if c.user:

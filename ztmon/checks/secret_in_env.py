@@ -27,8 +27,12 @@ def _tokens(name: str) -> list[str]:
 
 def name_says_secret(name: str, words: tuple[str, ...], safe_suffixes: tuple[str, ...]) -> bool:
     tokens = _tokens(name)
-    if not tokens or tokens[-1] in safe_suffixes:
+    if not tokens:
         return False
+    for suffix in safe_suffixes:  # "KEY_ID" is two tokens; compare normalised token sequences
+        s = _tokens(suffix)
+        if s and tokens[-len(s) :] == s:
+            return False
     for word in words:
         w = _tokens(word)
         for i in range(len(tokens) - len(w) + 1):

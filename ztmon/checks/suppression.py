@@ -11,6 +11,7 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ztmon.checks.common import resource_of
 from ztmon.model.findings import Finding
 from ztmon.model.inventory import Container, Snapshot
 from ztmon.model.suppression import IGNORE_KEY, SuppressionRule
@@ -67,18 +68,24 @@ def apply(
     problems: list[str] = []
     active: list[SuppressionRule] = []
     for rule in rules:
+        if rule.check != "*" and rule.check not in known_checks:
+            problems.append(f"{rule.origin}: suppression names unknown check id {rule.check!r}")
         if rule.expires is not None and rule.expires < today:
             problems.append(f"{rule.origin}: suppression of {rule.check} expired on {rule.expires}")
         else:
             active.append(rule)
 
     by_id = {c.id: c for c in snapshot.containers if c.id}
-    label_cache: dict[str, LabelSuppression | None] = {}
+    # Containers without a runtime id (manifests, pods not started yet) are found by resource identity.
+    by_identity = {resource_of(c, snapshot).identity(): c for c in snapshot.containers}
+    label_cache: dict[int, LabelSuppression | None] = {}
 
     def label_rule(c: Container) -> LabelSuppression | None:
-        key = c.id or c.name
+        key = id(c)
         if key not in label_cache:
             raw = c.label(IGNORE_KEY)
+            if raw is None:  # a Kubernetes label value cannot hold spaces: pods use the annotation
+                raw = next((v for k, v in c.annotations if k == IGNORE_KEY), None)
             parsed: LabelSuppression | None = None
             if raw is not None:
                 where = f"{c.namespace + '/' if c.namespace else ''}{c.pod or c.name}"
@@ -101,7 +108,9 @@ def apply(
     open_: list[Finding] = []
     suppressed: list[Finding] = []
     for f in findings:
-        c = by_id.get(f.resource.container_id)
+        c = by_id.get(f.resource.container_id) if f.resource.container_id else None
+        if c is None:
+            c = by_identity.get(f.resource.identity())
         why = ""
         if c is not None and (ls := label_rule(c)) is not None and f.check in ls.checks:
             why = f"label {IGNORE_KEY}: {ls.reason}"

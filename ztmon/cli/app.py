@@ -1,7 +1,7 @@
 """The typer application: run (the daemon), scan (one cycle), config, version.
 
 Exit codes: 0 success (no open finding at or above --fail-on); 1 an open finding at or above --fail-on;
-2 usage or configuration error; 3 internal error.
+2 usage or configuration error; 3 incomplete scan (a requested or gating source failed) or internal error.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from typing import Annotated, Any
 import typer
 
 from ztmon import __version__
-from ztmon.cli import daemon
+from ztmon.cli import baseline, daemon
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 app = typer.Typer(
     name="ztmon",
     help="Zero-trust runtime security monitor: container posture as Prometheus metrics, JSON and events.\n\n"
-    "Exit codes: 0 ok, 1 findings at or above --fail-on, 2 usage or configuration error, 3 internal error.",
+    "Exit codes: 0 ok, 1 findings at or above --fail-on, 2 usage or configuration error, 3 incomplete scan"
+    " (a source named by --source, or any source under --fail-on, could not be read) or internal error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -38,6 +39,7 @@ ConfigOpt = Annotated[
 class Output(StrEnum):
     table = "table"
     json = "json"
+    sarif = "sarif"  # SARIF 2.1.0, with --files (GitHub code scanning)
 
 
 class FailOn(StrEnum):
@@ -71,7 +73,7 @@ def run(config: ConfigOpt = None) -> None:
 
 
 @app.command()
-def scan(
+def scan(  # noqa: PLR0917 - typer passes every option by keyword
     config: ConfigOpt = None,
     output: Annotated[Output, typer.Option("--output", "-o", help="table for people, json for machines.")] = (
         Output.table
@@ -80,9 +82,20 @@ def scan(
         FailOn, typer.Option("--fail-on", help="Exit 1 when an open finding is at or above this severity.")
     ] = FailOn.never,
     source: Annotated[
-        list[str] | None, typer.Option("--source", "-s", help="Only these sources (repeatable): host, docker.")
+        list[str] | None,
+        typer.Option("--source", "-s", help="Only these sources (repeatable): host, docker, procfs, capture."),
     ] = None,
     show_suppressed: Annotated[bool, typer.Option("--show-suppressed", help="List suppressed findings too.")] = False,
+    files: Annotated[
+        list[Path] | None,
+        typer.Option("--files", "-f", help="Scan Kubernetes manifests offline (files, dirs, - for stdin)."),
+    ] = None,
+    now: Annotated[
+        str | None, typer.Option("--now", help="RFC 3339 time the age checks measure from (default: now).")
+    ] = None,
+    more_files: Annotated[
+        list[Path] | None, typer.Argument(help="More manifest paths after --files (--files a.yaml b/ c.json).")
+    ] = None,
 ) -> None:
     """Run one cycle over the sources, print the findings, exit.
 
@@ -91,9 +104,27 @@ def scan(
       ztmon scan
       ztmon scan --output json | jq '.findings[] | .check'
       ztmon scan --source docker --fail-on high
+      ztmon scan --source procfs --source docker   # listeners, TLS and runtime posture
       ztmon scan --show-suppressed
+      ztmon scan --files deploy/ --output sarif > ztmon.sarif
+      helm template chart/ | ztmon scan --files - --now 2025-06-01T00:00:00Z --fail-on high
     """
     loaded = _load(config)
+    if more_files and not files:
+        _err("ztmon: paths need --files (ztmon scan --files PATH...)")
+        raise typer.Exit(EXIT_USAGE)
+    if files:
+        files = [*files, *(more_files or [])]
+        from ztmon.cli import offline  # noqa: PLC0415 - offline scans only
+
+        raise typer.Exit(
+            offline.run(
+                loaded, files, now=now, output=output.value, fail_on=fail_on.value, show_suppressed=show_suppressed
+            )
+        )
+    if output is Output.sarif or now is not None:
+        _err("ztmon: --output sarif and --now apply to --files scans")
+        raise typer.Exit(EXIT_USAGE)
     from ztmon import logsetup  # noqa: PLC0415
     from ztmon.engine import build  # noqa: PLC0415
     from ztmon.model.findings import Severity  # noqa: PLC0415
@@ -123,6 +154,12 @@ def scan(
         worst = report.max_severity()
         if worst is not None and worst >= Severity.parse(fail_on.value):
             raise typer.Exit(EXIT_FINDINGS)
+    down = [s for s in report.sources if not s.up]
+    if down and (fail_on is not FailOn.never or source):
+        # A gate that scanned nothing must not pass: a requested or gating scan with a source down fails.
+        for s in down:
+            _err(f"ztmon: source {s.name} could not be read: {s.error}")
+        raise typer.Exit(EXIT_INTERNAL)
 
 
 @app.command("config")
@@ -146,3 +183,6 @@ def show_config(config: ConfigOpt = None) -> None:
 def version() -> None:
     """Print the ztmon version."""
     sys.stdout.write(f"ztmon {__version__}\n")
+
+
+app.add_typer(baseline.app, name="baseline")

@@ -5,20 +5,25 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 
 from ztmon.checks.registry import CheckSpec, all_checks
+from ztmon.engine import kubemode
 from ztmon.engine.running import Clock, Engine, utcnow
-from ztmon.model.policy import Policy
+from ztmon.model.policy import NetworkPolicy, Policy, PortAllowRule
 from ztmon.model.suppression import SuppressionRule
 from ztmon.settings import Loaded, Settings
 from ztmon.sinks.base import Sink
 from ztmon.sources.base import Source
 
+if TYPE_CHECKING:
+    from ztmon.sinks.mqtt import MqttSink
+
 log = structlog.get_logger("ztmon.engine")
 
-SOURCE_NAMES = ("host", "docker")
+SOURCE_NAMES = ("host", "docker", "procfs", "capture", "fschanges", "kube")
 
 
 class UsageError(ValueError):
@@ -28,7 +33,8 @@ class UsageError(ValueError):
 def enabled_checks(settings: Settings) -> list[CheckSpec]:
     registry = all_checks()
     cfg = settings.checks
-    unknown = sorted({*(cfg.enabled or ()), *cfg.disabled, *cfg.severity} - set(registry))
+    named = {*(cfg.enabled or ()), *cfg.disabled, *cfg.severity, *(s.check for s in settings.suppressions)}
+    unknown = sorted(named - set(registry) - {"*"})
     if unknown:
         raise UsageError(f"checks: unknown check id(s): {', '.join(unknown)} (known: {', '.join(registry)})")
     return [
@@ -46,6 +52,24 @@ def policy_of(settings: Settings) -> Policy:
         secret_name_words=p.secret_name_words,
         secret_name_safe_suffixes=p.secret_name_safe_suffixes,
         trusted_mutable_registries=p.trusted_mutable_registries,
+        network=NetworkPolicy(
+            allowed_ports=tuple(
+                PortAllowRule(
+                    ports=r.ports,
+                    namespace=r.namespace,
+                    name=r.name,
+                    image=r.image,
+                    labels=tuple(sorted(r.labels.items())),
+                    node=r.node,
+                )
+                for r in p.network.allowed_ports
+            ),
+            allow_declared_ports=p.network.allow_declared_ports,
+            open_port_include_loopback=p.network.open_port_include_loopback,
+            cert_warning_days=p.network.cert_warning_days,
+            cert_critical_days=p.network.cert_critical_days,
+        ),
+        kube=kubemode.kube_policy(settings),
     )
 
 
@@ -69,14 +93,18 @@ def rules_of(loaded: Loaded) -> tuple[SuppressionRule, ...]:
     return tuple(rules)
 
 
-def make_sources(settings: Settings, only: Sequence[str] | None = None) -> list[Source]:
+def make_sources(settings: Settings, only: Sequence[str] | None = None, *, clock: Clock = utcnow) -> list[Source]:
     if only:
         unknown = sorted(set(only) - set(SOURCE_NAMES))
         if unknown:
             raise UsageError(f"--source: unknown source(s) {', '.join(unknown)} (known: {', '.join(SOURCE_NAMES)})")
     want = set(only) if only else set(SOURCE_NAMES)
+    if settings.mode == "cluster":  # the cluster scanner reads the API server only
+        want &= {"kube"}
     out: list[Source] = []
     cfg = settings.sources
+    if "kube" in want and settings.mode in {"node", "cluster"}:
+        out.append(kubemode.make_kube_source(settings))
     if "host" in want and cfg.host.enabled:
         from ztmon.sources.host import HostSource  # noqa: PLC0415 - import what the mode uses
 
@@ -94,6 +122,44 @@ def make_sources(settings: Settings, only: Sequence[str] | None = None) -> list[
                 concurrency=cfg.docker.inspect_concurrency,
             )
         )
+    explicit = set(only or ())  # opt-in sources run when named on the command line
+    if "procfs" in want and (cfg.procfs.enabled or "procfs" in explicit):
+        from ztmon.sources.procfs import ProcfsSource  # noqa: PLC0415
+
+        pc = cfg.procfs
+        out.append(
+            ProcfsSource(
+                proc_root=pc.proc_root,
+                listing=pc.listing,
+                map_processes=pc.map_processes,
+                postures=pc.postures,
+                probe=pc.probe.enabled,
+                probe_timeout=pc.probe.timeout_seconds,
+                probe_banner_wait=pc.probe.banner_wait_seconds,
+                probe_concurrency=pc.probe.concurrency,
+                probe_rate=pc.probe.rate_per_second,
+                probe_cache_ttl=pc.probe.cache_ttl_seconds,
+            )
+        )
+    if "capture" in want and (settings.capture.enabled or "capture" in explicit):
+        from ztmon.sources.capture import CaptureSource  # noqa: PLC0415
+
+        cc = settings.capture
+        out.append(
+            CaptureSource(
+                netns=str(cc.netns) if cc.netns is not None else "",
+                interface=cc.interface,
+                signatures=cc.signatures,
+                max_packets_per_second=cc.max_packets_per_second,
+                snaplen=cc.snaplen,
+            )
+        )
+    from ztmon.engine import baselines  # noqa: PLC0415 - baselines: docs/baseline.md
+
+    try:  # fschanges, then the baseline source last: it observes the others' parts
+        out += baselines.make_sources(settings, want=want, explicit=explicit, others=tuple(out), clock=clock)
+    except baselines.BaselineError as e:
+        raise UsageError("invalid baseline:\n  " + "\n  ".join(e.errors)) from None
     return out
 
 
@@ -108,7 +174,7 @@ def make_engine(
     checks = enabled_checks(settings)
     return Engine(
         node_name=settings.resolved_node_name(),
-        sources=make_sources(settings, only_sources),
+        sources=make_sources(settings, only_sources, clock=clock),
         sinks=sinks,
         checks=checks,
         known_checks=frozenset(all_checks()),
@@ -121,6 +187,41 @@ def make_engine(
     )
 
 
+def make_mqtt_sink(settings: Settings) -> MqttSink:
+    """Settings -> the MQTT sink's options (sinks do not read settings)."""
+    from ztmon.sinks import mqtt  # noqa: PLC0415 - aiomqtt is imported only when MQTT is on
+
+    c = settings.mqtt
+    return mqtt.MqttSink(
+        mqtt.MqttOptions(
+            host=c.host,
+            port=c.port,
+            node=settings.resolved_node_name(),
+            cluster=c.cluster,
+            client_id=c.client_id,
+            protocol=c.protocol,
+            username=c.username,
+            password=c.password,
+            password_file=c.password_file,
+            tls=mqtt.TLSOptions(
+                enabled=c.tls.enabled, ca_file=c.tls.ca_file, cert_file=c.tls.cert_file, key_file=c.tls.key_file
+            ),
+            topic_prefix=c.topic_prefix,
+            keepalive_seconds=c.keepalive_seconds,
+            outbox_path=c.outbox_path,
+            outbox_max_events=c.outbox_max_events,
+            memory_max_events=c.memory_max_events,
+            outbox_retry_seconds=c.outbox_retry_seconds,
+            max_payload_bytes=c.max_payload_bytes,
+            max_inflight=c.max_inflight,
+            publish_timeout_seconds=c.publish_timeout_seconds,
+            reconnect_min_seconds=c.reconnect_min_seconds,
+            reconnect_max_seconds=c.reconnect_max_seconds,
+            audit_log=c.audit_log,
+        )
+    )
+
+
 async def run_daemon(loaded: Loaded, *, stop: asyncio.Event | None = None) -> None:
     """`ztmon run`: serve until SIGTERM/SIGINT (or `stop` is set)."""
     from ztmon.engine import http  # noqa: PLC0415
@@ -130,7 +231,12 @@ async def run_daemon(loaded: Loaded, *, stop: asyncio.Event | None = None) -> No
     settings = loaded.settings
     structlog.contextvars.bind_contextvars(node=settings.resolved_node_name())
     prom = PrometheusSink()
-    engine = make_engine(loaded, sinks=[prom, LogSink()])
+    sinks: list[Sink] = [prom, LogSink()]
+    if settings.mqtt.enabled:
+        mqtt_sink = make_mqtt_sink(settings)
+        prom.add_live_collector(mqtt_sink.collector)  # connection state moves between reports
+        sinks.append(mqtt_sink)
+    engine = make_engine(loaded, sinks=sinks)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -55,10 +55,7 @@ def make_app(engine: Engine, prom: PrometheusSink, cfg: ServerConfig) -> web.App
 
     async def metrics(request: web.Request) -> web.Response:
         if "gzip" in request.headers.get("Accept-Encoding", ""):
-            import gzip  # noqa: PLC0415
-
-            tail = gzip.compress(prom.exposition()[len(prom.report_body()) :], compresslevel=1)
-            body = prom.report_body_gzip() + tail  # a multi-member gzip stream: valid, and Go reads it
+            body = prom.exposition_gzip()
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE, "Content-Encoding": "gzip"})
         return web.Response(body=prom.exposition(), headers={"Content-Type": CONTENT_TYPE})
 

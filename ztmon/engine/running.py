@@ -161,7 +161,11 @@ class Engine:
             await self._wake.wait()
             await asyncio.sleep(self.debounce)
             self._wake.clear()
-            await self.cycle()
+            await self.cycle()  # the change itself reaches /metrics first ...
+            followers = [s for s in self.sources if s.refresh_on_change]
+            if followers:  # ... then what depends on it (a new container's sockets, probed)
+                await asyncio.gather(*(self.refresh_source(s) for s in followers))
+                await self.cycle()
 
     async def resync(self) -> None:
         await self.refresh_all()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from ztmon.model.baseline import BaselineSummary
+from ztmon.model.kube import KubeStates
 
 
 class Severity(enum.IntEnum):
@@ -42,6 +45,11 @@ class Resource:
     node: str = ""
     pod: str = ""
     image: str = ""
+    # Kubernetes: the pod's owner (Deployment, StatefulSet, ...), and file:line of a manifest.
+    # Not part of the identity: kind/name already name the workload for manifests and the pod at runtime.
+    workload_kind: str = ""
+    workload: str = ""
+    origin: str = ""
 
     def identity(self) -> str:
         """Stable across restarts and nodes: a recreated container with the same name is the same resource.
@@ -118,6 +126,42 @@ class ContainerState:
     id: str
     image: str
     read_only_rootfs: bool
+    capabilities_effective: tuple[str, ...] | None = None  # observed from /proc; None = not observed
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerState:
+    """One listening socket as metrics and tables show it, resolved to its workload (procfs source)."""
+
+    namespace: str
+    pod: str
+    container: str  # "" for the node's own listeners
+    container_id: str
+    address: str
+    address_scope: str  # all | loopback | specific
+    port: int
+    protocol: str  # tcp | udp
+    tls: str  # tls | plaintext | unknown
+    app_protocol: str = ""  # http, redis, smtp, ... as the probe recognised it
+    reason: str = ""
+    tls_version: str = ""
+    subject_cn: str = ""
+    not_after: datetime | None = None
+    probe_duration_seconds: float | None = None  # None = not probed (UDP, cached elsewhere, ...)
+    process: str = ""  # comm of a process holding the socket
+    pid: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FlowState:
+    """Plaintext packets seen on the wire to one listener (cumulative since the agent started)."""
+
+    namespace: str
+    pod: str
+    container: str
+    port: int
+    protocol: str
+    packets: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +177,10 @@ class Report:
     sinks: tuple[SourceStatus, ...] = ()  # same shape: name, up, last success, duration, error
     checks: tuple[CheckStatus, ...] = ()
     cycles_total: int = 0
+    listeners: tuple[ListenerState, ...] = ()
+    flows: tuple[FlowState, ...] = ()
+    kube: KubeStates = field(default_factory=KubeStates)  # secrets, certificates, segmentation, watches
+    baseline: BaselineSummary | None = None  # drift, writable-layer changes, modes, loaded documents
 
     def max_severity(self) -> Severity | None:
         return max((f.severity for f in self.findings), default=None)

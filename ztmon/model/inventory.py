@@ -10,6 +10,9 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ztmon.model.baseline import BaselineView, ContainerFsChanges
+from ztmon.model.kube import KubeObjects
+from ztmon.model.network import Listener, NetNamespace, PlaintextFlow, ProcessPosture
 from ztmon.model.policy import Policy
 
 
@@ -75,6 +78,14 @@ class Container:
     exposed_ports: tuple[str, ...] = ()  # "8080/tcp"
     env: tuple[EnvVar, ...] = ()
     started_at: datetime | None = None
+    observed: ProcessPosture | None = None  # runtime truth from /proc (procfs source); None = not observed
+    # Kubernetes: the owning workload (Deployment via ReplicaSet, StatefulSet, ...; "Pod" for a bare pod),
+    # the container's place in the pod spec, the pod's annotations, and file:line for manifests.
+    workload_kind: str = ""
+    workload_name: str = ""
+    container_type: str = ""  # "" | "init" | "ephemeral"
+    annotations: tuple[tuple[str, str], ...] = ()
+    origin: str = ""
 
     def label(self, key: str) -> str | None:
         for k, v in self.labels:
@@ -97,6 +108,13 @@ class SourcePart:
 
     containers: tuple[Container, ...] = ()
     node: Node | None = None
+    listeners: tuple[Listener, ...] = ()
+    namespaces: tuple[NetNamespace, ...] = ()
+    postures: tuple[ProcessPosture, ...] = ()  # joined to containers by id in the pipeline
+    flows: tuple[PlaintextFlow, ...] = ()
+    kube: KubeObjects | None = None  # Kubernetes objects (kube and files sources)
+    baseline: BaselineView | None = None  # the baseline source: documents, learned workloads, modes
+    fs_changes: tuple[ContainerFsChanges, ...] = ()  # writable-layer changes (fschanges source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +125,9 @@ class Snapshot:
     node: Node
     containers: tuple[Container, ...] = ()
     policy: Policy = field(default_factory=Policy)
+    listeners: tuple[Listener, ...] = ()
+    namespaces: tuple[NetNamespace, ...] = ()
+    flows: tuple[PlaintextFlow, ...] = ()
+    kube: KubeObjects = field(default_factory=KubeObjects)
+    baseline: BaselineView | None = None  # None: no baseline configured, drift checks stay silent
+    fs_changes: tuple[ContainerFsChanges, ...] = ()  # joined to containers by id

@@ -8,7 +8,9 @@ scrape costs a memory copy, not a render: scrapes from several Prometheus replic
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -17,7 +19,9 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from ztmon import __version__
+from ztmon.model.baseline import Mode
 from ztmon.model.findings import Report, Severity
+from ztmon.sinks import prometheus_kube
 from ztmon.sinks.base import Sink
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -41,6 +45,9 @@ def families(report: Report | None) -> Iterator[Metric]:
     yield from _finding_families(report)
     yield from _container_families(report)
     yield from _health_families(report)
+    yield from _network_families(report)
+    yield from _baseline_families(report)
+    yield from prometheus_kube.families(report)
 
 
 def _finding_families(report: Report) -> Iterator[Metric]:
@@ -160,19 +167,173 @@ class PrometheusSink(Sink):
             PlatformCollector(registry=self._process)
         self._body = generate_latest(self.registry)
         self._gzip: bytes | None = None
+        self._deflate: tuple[bytes, Any] | None = None
 
     async def publish(self, report: Report) -> None:
         self.collector.report = report
         self._body = generate_latest(self.registry)
         self._gzip = None
+        self._deflate = None
+
+    def add_live_collector(self, collector: Collector) -> None:
+        """Render `collector` at every scrape, like the process metrics, not once per Report.
+
+        For state that moves between reports (e.g. the MQTT sink's connection and outbox). Its
+        `collect()` runs on the event loop at scrape time: in-memory values only, no I/O.
+        """
+        self._process.register(collector)
+
+    def live(self) -> bytes:
+        """The part rendered at every scrape: process metrics and live collectors."""
+        return generate_latest(self._process)
 
     def exposition(self) -> bytes:
-        return self._body + generate_latest(self._process)
+        return self._body + self.live()
 
     def report_body(self) -> bytes:
         return self._body
 
     def report_body_gzip(self) -> bytes:
+        """The report part, compressed once per Report (a complete gzip stream on its own)."""
         if self._gzip is None:
             self._gzip = gzip.compress(self._body, compresslevel=5)
         return self._gzip
+
+    def exposition_gzip(self) -> bytes:
+        """One gzip stream: the report part compressed once per Report, the live tail per scrape.
+
+        The compressor is kept after a sync flush of the report part; each scrape copies it and
+        finishes the stream with the live tail, so clients that read a single gzip member see it all.
+        """
+        if self._deflate is None:
+            z = zlib.compressobj(5, zlib.DEFLATED, 31)  # wbits 31: gzip header and trailer
+            self._deflate = (z.compress(self._body) + z.flush(zlib.Z_SYNC_FLUSH), z)
+        head, z = self._deflate
+        tail = z.copy()
+        return head + tail.compress(self.live()) + tail.flush()
+
+
+def _network_families(report: Report) -> Iterator[Metric]:
+    """Listeners, TLS probes, served certificates, observed capabilities, plaintext flows (procfs/capture).
+
+    Cardinality is bounded per node by its listeners (one series each) and containers (at most 41
+    capabilities each); no label carries an address or a connection tuple.
+    """
+    where = ["namespace", "pod", "container"]
+    info = GaugeMetricFamily(
+        "ztmon_listener_info",
+        "One series per listening socket; value is 1",
+        labels=[*where, "address_scope", "port", "protocol", "tls"],
+    )
+    counts = {"tls": 0, "plaintext": 0, "unknown": 0}
+    dur = GaugeMetricFamily(
+        "ztmon_tls_probe_duration_seconds",
+        "Duration of the listener's last TLS probe",
+        labels=[*where, "port"],
+    )
+    cert = GaugeMetricFamily(  # one family for listeners (port) and TLS Secrets (secret, key): one HELP line
+        "ztmon_certificate_not_after_timestamp_seconds",
+        "notAfter of a certificate as Unix time: served by a TLS listener (port) or in a TLS Secret (secret, key)",
+        labels=[*where, "port", "subject_cn", "secret", "key"],
+    )
+    seen: set[tuple[str, ...]] = set()
+    probed: set[tuple[str, ...]] = set()  # one probe/cert series per port, whatever address scopes bind it
+    for li in report.listeners:
+        base = [li.namespace, li.pod, li.container]
+        key = (*base, li.address_scope, str(li.port), li.protocol)
+        if key in seen:
+            continue  # e.g. the same port bound on 0.0.0.0 and :: (both "all")
+        seen.add(key)
+        info.add_metric([*key, li.tls], 1)
+        counts[li.tls] = counts.get(li.tls, 0) + 1
+        port_key = (*base, str(li.port))
+        if port_key in probed or li.protocol != "tcp":
+            continue
+        if li.probe_duration_seconds is not None or li.not_after is not None:
+            probed.add(port_key)
+        if li.probe_duration_seconds is not None:
+            dur.add_metric(list(port_key), li.probe_duration_seconds)
+        if li.not_after is not None:
+            cert.add_metric([*port_key, li.subject_cn, "", ""], li.not_after.timestamp())
+    for labels, value in prometheus_kube.certificate_samples(report):
+        cert.add_metric(labels, value)
+    yield info
+    total = GaugeMetricFamily("ztmon_listeners", "Listening sockets by TLS classification", labels=["tls"])
+    for tls, n in sorted(counts.items()):
+        total.add_metric([tls], n)
+    yield total
+    yield dur
+    yield cert
+    caps = GaugeMetricFamily(
+        "ztmon_container_capabilities_effective",
+        "1 for each capability the container's main process holds (observed from /proc)",
+        labels=[*where, "capability"],
+    )
+    for c in report.containers:
+        for cap in c.capabilities_effective or ():
+            caps.add_metric([c.namespace, c.pod, c.name, cap], 1)
+    yield caps
+    flows = CounterMetricFamily(
+        "ztmon_plaintext_flows",
+        "Plaintext packets seen on the wire to a listener (passive capture), since start",
+        labels=[*where, "port", "protocol"],
+    )
+    for f in report.flows:
+        flows.add_metric([f.namespace, f.pod, f.container, str(f.port), f.protocol], f.packets)
+    yield flows
+
+
+def _baseline_families(report: Report) -> Iterator[Metric]:
+    """Drift, writable-layer changes, learning/locked modes and the loaded baseline documents.
+
+    Bounded per node by its containers: ztmon_drift has at most 5 series per container (only non-zero
+    counts are emitted), ztmon_container_fs_changes 3; no label carries a path.
+    """
+    b = report.baseline
+    if b is None:
+        return
+    drift = GaugeMetricFamily(
+        "ztmon_drift",
+        "Open drift findings by check and workload container (absent = none)",
+        labels=["check", "namespace", "workload", "container"],
+    )
+    for key, n in b.drift:
+        drift.add_metric(list(key), n)
+    yield drift
+    fs = GaugeMetricFamily(
+        "ztmon_container_fs_changes",
+        "Paths changed in the container's writable layer, by kind (added|changed|deleted), as `docker diff` lists",
+        labels=["namespace", "workload", "container", "kind"],
+    )
+    for key, n in b.fs_changes:
+        fs.add_metric(list(key), n)
+    yield fs
+    if not b.active:
+        return  # writable-layer data without a baseline (the fschanges source alone)
+    mode = GaugeMetricFamily(
+        "ztmon_baseline_mode",
+        "1 if the workload's baseline is locked, 0 while it is learning",
+        labels=["namespace", "workload"],
+    )
+    for (namespace, workload), m in b.modes:
+        mode.add_metric([namespace, workload], 1 if m is Mode.LOCKED else 0)
+    yield mode
+    node_mode = GaugeMetricFamily(
+        "ztmon_baseline_node_mode", "1 if the node's baseline is locked, 0 while it is learning"
+    )
+    node_mode.add_metric([], 1 if b.node_mode is Mode.LOCKED else 0)
+    yield node_mode
+    info = GaugeMetricFamily(
+        "ztmon_baseline_info", "The loaded baseline document and its sha256; value is 1", labels=["source", "sha256"]
+    )
+    for d in b.documents:
+        info.add_metric([d.source, d.sha256], 1)
+    yield info
+    ok = GaugeMetricFamily(
+        "ztmon_baseline_last_reload_successful", "0 while the last changed baseline document was refused, else 1"
+    )
+    ok.add_metric([], 1 if b.reload_ok else 0)
+    yield ok
+    failures = CounterMetricFamily("ztmon_baseline_reload_failures", "Baseline documents refused at reload since start")
+    failures.add_metric([], b.reload_failures_total)
+    yield failures

@@ -18,6 +18,9 @@ class Source:
     """
 
     name = "base"
+    # Sources without a change feed of their own (procfs) are refreshed when another source reports a
+    # change (a container started: its listeners appear now, not at the next resync).
+    refresh_on_change = False
 
     def __init__(self) -> None:
         self.up = False

@@ -76,7 +76,11 @@ def _ports(raw: Mapping[str, Any]) -> Iterator[PublishedPort]:
         port_s, _, proto = str(spec).partition("/")
         if not port_s.isdigit():
             raise InspectError(f"NetworkSettings.Ports: bad port {spec!r}")
+        if bindings is not None and not isinstance(bindings, list):
+            raise InspectError(f"NetworkSettings.Ports[{spec!r}]: expected a list of bindings")
         for b in bindings or ():
+            if not isinstance(b, Mapping):
+                raise InspectError(f"NetworkSettings.Ports[{spec!r}]: expected binding objects")
             host_port = str(b.get("HostPort") or "0")
             yield PublishedPort(
                 container_port=int(port_s),

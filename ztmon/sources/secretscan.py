@@ -69,7 +69,7 @@ def kind_of(value: str) -> ValueKind:
         return ValueKind.REFERENCE
     if v.startswith("/") and " " not in v:
         return ValueKind.PATH
-    if _NUMBER.fullmatch(v):
+    if _NUMBER.fullmatch(v) and not (v.isdigit() and len(v) >= 6):  # long digit runs may be PINs
         return ValueKind.NUMBER
     if v.lower() in _BOOLEAN:
         return ValueKind.BOOLEAN
