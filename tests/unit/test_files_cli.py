@@ -131,3 +131,15 @@ def test_sarif_results_carry_locations_rules_and_fingerprints():
 def test_sarif_without_files_is_a_usage_error():
     r = run("-o", "sarif")
     assert r.exit_code == 2
+
+
+def test_offline_scan_reports_configuration_plaintext_and_secret_certificates_under_the_public_ids():
+    r = run("--files", str(CORPUS / "objects"), "--now", NOW, "-o", "json")
+    d = json.loads(r.stdout)
+    got = {(f["check"], f["resource"]["kind"], f["resource"]["name"]) for f in d["findings"]}
+    assert ("plaintext", "Ingress", "no-tls") in got
+    assert ("plaintext", "PeerAuthentication", "payments-strict") in got
+    assert ("plaintext", "DestinationRule", "external-db") in got
+    assert ("cert-expiry", "Secret", "old-tls") in got
+    assert ("cert-expiry", "Secret", "shop-tls") in got
+    assert ("cert-expiry", "Secret", "fresh-tls") not in got

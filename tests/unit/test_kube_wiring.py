@@ -93,7 +93,8 @@ async def test_kube_metric_families_render():
     sink = PrometheusSink(registry=CollectorRegistry(auto_describe=False), process_metrics=False)
     await sink.publish(_report())
     text = sink.report_body().decode()
-    assert 'ztmon_secret_last_changed_timestamp_seconds{namespace="shop",secret="db",type="Opaque"} 1.748736e+09' in text
+    series = 'ztmon_secret_last_changed_timestamp_seconds{namespace="shop",secret="db",type="Opaque"}'
+    assert f"{series} 1.748736e+09" in text
     assert 'key="tls.crt",namespace="shop",pod="",port="",secret="tls"' in text
     assert text.count("# HELP ztmon_certificate_not_after_timestamp_seconds") == 1
     assert 'ztmon_pods_unsegmented{namespace="shop"} 3.0' in text

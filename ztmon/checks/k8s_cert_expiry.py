@@ -3,8 +3,8 @@
 Not registered on its own: the id `cert-expiry` belongs to one module, which calls `findings()` here.
 Offline the manifest holds the certificate; in cluster mode only when reading kubernetes.io/tls Secrets
 is enabled (`kubernetes.read_tls_secrets`). Thresholds are the listener check's
-(`policy.network.cert_warning_days` / `cert_critical_days`): expired is critical, within the critical
-window high, within the warning window medium. `--now` fixes the clock offline.
+(`policy.network.cert_warning_days` / `cert_critical_days`): expired or within the critical window is
+critical (as for listeners), within the warning window medium. `--now` fixes the clock offline.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def findings(snapshot: Snapshot) -> Iterator[Finding]:
         if days < 0:
             severity, state = Severity.CRITICAL, f"expired {int(-days)} days ago"
         elif days < net.cert_critical_days:
-            severity, state = Severity.HIGH, f"expires in {days:.1f} days"
+            severity, state = Severity.CRITICAL, f"expires in {days:.1f} days"
         elif days < net.cert_warning_days:
             severity, state = Severity.MEDIUM, f"expires in {int(days)} days"
         else:

@@ -147,3 +147,14 @@ async def test_api_server_unreachable_is_a_down_source_not_a_crash():
 def test_node_mode_needs_a_node_name():
     with pytest.raises(ValueError, match="NODE_NAME"):
         kube.KubeNodeSource(kube.KubeOptions())
+
+
+async def test_pod_annotation_suppresses_with_its_reason(fake, connect):
+    p = pod("debug-pod", privileged=True, cid="ab" * 32)
+    p["metadata"]["annotations"] = {"ztmon.io/ignore": "privileged reason=break-glass debugging, INC-42"}
+    fake.add("v1", "pods", p)
+    async with daemon(source(connect)) as (engine, prom):
+        report = await eventually(lambda: engine.report if engine.report and engine.report.suppressed else None)
+        (f,) = [f for f in report.suppressed if f.check == "privileged"]
+        assert "INC-42" in f.suppressed_by
+        assert finding_lines(prom, "privileged") == []
