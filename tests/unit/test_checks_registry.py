@@ -146,3 +146,14 @@ def test_host_path_never_exceeds_its_registered_severity(check, container):
     mount = Mount(source="/var/run/docker.sock", destination="/var/run/docker.sock", type="bind", read_only=False)
     (f,) = check("host-path", container(mounts=(mount,)))
     assert f.severity <= all_checks()["host-path"].severity
+
+
+def test_every_registered_check_has_a_section_in_docs():
+    missing = sorted(set(all_checks()) - _documented_ids())
+    assert missing == [], f"undocumented check ids: {missing}"
+
+
+def test_every_registered_check_has_a_row_in_the_id_table():
+    text = DOCS.read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| \[?`([a-z0-9-]+)`", text, flags=re.MULTILINE))
+    assert sorted(set(all_checks()) - rows) == []

@@ -217,3 +217,26 @@ def test_sink_registers_on_given_registry():
 
 def test_collector_describe_is_empty():
     assert prometheus.ReportCollector().describe() == []
+
+
+async def test_fast_render_equals_generate_latest_over_the_collector(container, snapshot, specs):
+    odd = container(id="b" * 64, name='we"ird\\name\nx', image="img:latest", read_only_rootfs=False, privileged=True)
+    report = report_of(snapshot(container(), odd), specs)
+    sink = prometheus.PrometheusSink()
+    await sink.publish(report)
+    reference = CollectorRegistry(auto_describe=False)
+    collector = prometheus.ReportCollector()
+    collector.report = report
+    reference.register(collector)
+    assert parse(sink.report_body()) == parse(generate_latest(reference))
+    assert report.findings  # the per-finding families are exercised
+
+
+async def test_fast_render_line_cache_follows_the_report(container, snapshot, specs):
+    sink = prometheus.PrometheusSink()
+    first = report_of(snapshot(container(read_only_rootfs=False)), specs)
+    await sink.publish(first)
+    assert b"ztmon_finding_info{" in sink.report_body()
+    await sink.publish(report_of(snapshot(container()), specs))
+    assert b"ztmon_finding_info{" not in sink.report_body()
+    assert b"ztmon_finding_resource_info{" not in sink.report_body()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -20,7 +21,7 @@ from prometheus_client.registry import Collector
 
 from ztmon import __version__
 from ztmon.model.baseline import Mode
-from ztmon.model.findings import Report, Severity
+from ztmon.model.findings import Finding, Report, Severity
 from ztmon.sinks import prometheus_kube
 from ztmon.sinks.base import Sink
 
@@ -32,7 +33,91 @@ def _ts(report_time: object) -> float:
     return report_time.timestamp() if hasattr(report_time, "timestamp") else 0.0
 
 
-def families(report: Report | None) -> Iterator[Metric]:
+@dataclass(frozen=True, slots=True)
+class PerFinding:
+    """A family with one series (value 1) per open finding: the bulk of a large node's exposition."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    values: Callable[[Finding], list[str]]
+
+
+def _info_values(f: Finding) -> list[str]:
+    r = f.resource
+    return [f.id, f.check, f.severity.label, r.namespace, r.pod, r.container, r.container_id, r.image]
+
+
+def _resource_values(f: Finding) -> list[str]:
+    r = f.resource
+    return [f.id, r.namespace, r.kind, r.name, r.pod, r.workload_kind, r.workload]
+
+
+PER_FINDING = (
+    PerFinding(
+        "ztmon_finding_info",
+        "One series per open finding; value is 1",
+        ("id", "check", "severity", "namespace", "pod", "container", "container_id", "image"),
+        _info_values,
+    ),
+    PerFinding(
+        "ztmon_finding_resource_info",
+        "What each open finding is about: kind/name of the object and the pod's owning workload; value is 1. "
+        "Join on id with ztmon_finding_info",
+        ("id", "namespace", "kind", "name", "pod", "workload_kind", "workload"),
+        _resource_values,
+    ),
+)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _render_per_finding(report: Report, cache: dict[tuple[int, Finding], bytes]) -> tuple[bytes, dict[Any, bytes]]:
+    """The PER_FINDING families as exposition text, a line per finding cached across reports.
+
+    Findings are frozen values: an unchanged finding renders to the same line, so a report that differs
+    by a few findings re-renders a few lines. Same text as generate_latest (tests compare them).
+    """
+    out: list[bytes] = []
+    fresh: dict[tuple[int, Finding], bytes] = {}
+    for n, spec in enumerate(PER_FINDING):
+        out.append(f"# HELP {spec.name} {spec.help}\n# TYPE {spec.name} gauge\n".encode())
+        order = sorted(range(len(spec.labels)), key=spec.labels.__getitem__)  # generate_latest sorts labels
+        for f in report.findings:
+            key = (n, f)
+            line = cache.get(key)
+            if line is None:
+                vals = spec.values(f)
+                pairs = ",".join(f'{spec.labels[i]}="{_escape(vals[i])}"' for i in order)
+                line = f"{spec.name}{{{pairs}}} 1.0\n".encode()
+            fresh[key] = line
+            out.append(line)
+    return b"".join(out), fresh
+
+
+class _Families:
+    """Duck-types a registry for generate_latest: `collect()` yields the given families."""
+
+    def __init__(self, fams: Iterable[Metric]) -> None:
+        self._fams = fams
+
+    def collect(self) -> Iterable[Metric]:
+        return self._fams
+
+
+def render(report: Report | None, cache: dict[Any, bytes] | None = None) -> tuple[bytes, dict[Any, bytes]]:
+    """The report's exposition: PER_FINDING families by the cached fast path, the rest by generate_latest."""
+    fams = list(families(report, per_finding=False))
+    text = generate_latest(_Families(fams))
+    if report is None:
+        return text, {}
+    fast, fresh = _render_per_finding(report, cache or {})
+    return text + fast, fresh
+
+
+def families(report: Report | None, *, per_finding: bool = True) -> Iterator[Metric]:
     """All ztmon_* families for one report. Pure: the same report gives the same families."""
     build = GaugeMetricFamily("ztmon_build_info", "ztmon build; value is 1", labels=["version"])
     build.add_metric([__version__], 1)
@@ -42,7 +127,7 @@ def families(report: Report | None) -> Iterator[Metric]:
     yield ready
     if report is None:
         return
-    yield from _finding_families(report)
+    yield from _finding_families(report, per_finding=per_finding)
     yield from _container_families(report)
     yield from _health_families(report)
     yield from _network_families(report)
@@ -50,7 +135,7 @@ def families(report: Report | None) -> Iterator[Metric]:
     yield from prometheus_kube.families(report)
 
 
-def _finding_families(report: Report) -> Iterator[Metric]:
+def _finding_families(report: Report, *, per_finding: bool = True) -> Iterator[Metric]:
     counts: dict[tuple[str, str], int] = {(c, s): 0 for c in report.checks_enabled for s in SEVERITIES}
     for f in report.findings:
         key = (f.check, f.severity.label)
@@ -68,15 +153,11 @@ def _finding_families(report: Report) -> Iterator[Metric]:
         g.add_metric([check], n)
     yield g
 
-    g = GaugeMetricFamily(
-        "ztmon_finding_info",
-        "One series per open finding; value is 1",
-        labels=["id", "check", "severity", "namespace", "pod", "container", "container_id", "image"],
-    )
-    for f in report.findings:
-        r = f.resource
-        g.add_metric([f.id, f.check, f.severity.label, r.namespace, r.pod, r.container, r.container_id, r.image], 1)
-    yield g
+    for spec in PER_FINDING if per_finding else ():
+        g = GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
+        for f in report.findings:
+            g.add_metric(spec.values(f), 1)
+        yield g
 
 
 def _container_families(report: Report) -> Iterator[Metric]:
@@ -165,13 +246,20 @@ class PrometheusSink(Sink):
         if process_metrics:
             ProcessCollector(registry=self._process)
             PlatformCollector(registry=self._process)
+        # The fast path renders this sink's own Collector only; a registry shared with other collectors
+        # is rendered by generate_latest as a whole.
+        self._fast = registry is None
+        self._lines: dict[Any, bytes] = {}
         self._body = generate_latest(self.registry)
         self._gzip: bytes | None = None
         self._deflate: tuple[bytes, Any] | None = None
 
     async def publish(self, report: Report) -> None:
         self.collector.report = report
-        self._body = generate_latest(self.registry)
+        if self._fast:
+            self._body, self._lines = render(report, self._lines)
+        else:
+            self._body = generate_latest(self.registry)
         self._gzip = None
         self._deflate = None
 

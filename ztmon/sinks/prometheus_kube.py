@@ -23,16 +23,6 @@ def certificate_samples(report: Report) -> Iterator[tuple[list[str], float]]:
 
 def families(report: Report) -> Iterator[Metric]:
     kube = report.kube
-    res = GaugeMetricFamily(
-        "ztmon_finding_resource_info",
-        "What each open finding is about: kind/name of the object and the pod's owning workload; value is 1. "
-        "Join on id with ztmon_finding_info",
-        labels=["id", "namespace", "kind", "name", "pod", "workload_kind", "workload"],
-    )
-    for f in report.findings:
-        r = f.resource
-        res.add_metric([f.id, r.namespace, r.kind, r.name, r.pod, r.workload_kind, r.workload], 1)
-    yield res
     g = GaugeMetricFamily(
         "ztmon_secret_last_changed_timestamp_seconds",
         "Unix time the Secret's data last changed (managedFields or ztmon.io/rotated-at), else its creation",
