@@ -31,7 +31,7 @@ out.chmod(0o755)
 PY
   rm -rf "$STATE/helm.dl"
 fi
-export ZTMON_HELM="$STATE/helm/helm"
+export ZTMONTEST_HELM="$STATE/helm/helm"
 
 say "ruff"
 "$VENV/bin/ruff" check ztmon tests bench dashboards alerts

@@ -30,7 +30,7 @@ def amtool() -> str:
 
 @pytest.fixture(scope="session")
 def helm() -> str:
-    return tool("helm", env="ZTMON_HELM")
+    return tool("helm", env="ZTMONTEST_HELM")
 
 
 @pytest.fixture(scope="session")
