@@ -6,18 +6,15 @@ Exit codes: 0 success (no open finding at or above --fail-on); 1 an open finding
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ztmon import __version__
-from ztmon.cli import baseline, daemon
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+from ztmon.cli import baseline, common, daemon
+from ztmon.cli.common import EXIT_USAGE, FailOn, Output
 
 app = typer.Typer(
     name="ztmon",
@@ -34,21 +31,6 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="YAML configuration file (default: $ZTMON_CONFIG).", show_default=False),
 ]
-
-
-class Output(StrEnum):
-    table = "table"
-    json = "json"
-    sarif = "sarif"  # SARIF 2.1.0, with --files (GitHub code scanning)
-
-
-class FailOn(StrEnum):
-    info = "info"
-    low = "low"
-    medium = "medium"
-    high = "high"
-    critical = "critical"
-    never = "never"
 
 
 def _err(text: str) -> None:
@@ -127,8 +109,6 @@ def scan(  # noqa: PLR0917 - typer passes every option by keyword
         raise typer.Exit(EXIT_USAGE)
     from ztmon import logsetup  # noqa: PLC0415
     from ztmon.engine import build  # noqa: PLC0415
-    from ztmon.model.findings import Severity  # noqa: PLC0415
-    from ztmon.sinks import jsonreport  # noqa: PLC0415
 
     logsetup.setup(level="warning", fmt=loaded.settings.log.format)
     try:
@@ -137,29 +117,11 @@ def scan(  # noqa: PLR0917 - typer passes every option by keyword
         _err(f"ztmon: {e}")
         raise typer.Exit(EXIT_USAGE) from None
 
-    async def once() -> Any:
-        try:
-            return await engine.scan_once()
-        finally:
-            await engine.stop(2.0)
-
-    report = asyncio.run(once())
-    if output is Output.json:
-        sys.stdout.buffer.write(jsonreport.dumps(report, show_suppressed=show_suppressed, indent=True) + b"\n")
-    else:
-        from ztmon import table  # noqa: PLC0415
-
-        table.print_report(report, show_suppressed=show_suppressed)
-    if fail_on is not FailOn.never:
-        worst = report.max_severity()
-        if worst is not None and worst >= Severity.parse(fail_on.value):
-            raise typer.Exit(EXIT_FINDINGS)
-    down = [s for s in report.sources if not s.up]
-    if down and (fail_on is not FailOn.never or source):
-        # A gate that scanned nothing must not pass: a requested or gating scan with a source down fails.
-        for s in down:
-            _err(f"ztmon: source {s.name} could not be read: {s.error}")
-        raise typer.Exit(EXIT_INTERNAL)
+    code = common.scan_and_print(
+        engine, output=output, fail_on=fail_on, show_suppressed=show_suppressed, sources_requested=bool(source)
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("config")

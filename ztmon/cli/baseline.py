@@ -11,15 +11,13 @@ import asyncio
 import dataclasses
 import re
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ztmon.cli import daemon
-
-EXIT_FINDINGS, EXIT_USAGE = 1, 2
+from ztmon.cli import common, daemon
+from ztmon.cli.common import EXIT_USAGE, FailOn, Output
 
 app = typer.Typer(
     name="baseline",
@@ -38,20 +36,6 @@ SourceOpt = Annotated[
     list[str] | None,
     typer.Option("--source", "-s", help="Only these sources (repeatable), e.g. docker, host, procfs, fschanges."),
 ]
-
-
-class Output(StrEnum):
-    table = "table"
-    json = "json"
-
-
-class FailOn(StrEnum):
-    info = "info"
-    low = "low"
-    medium = "medium"
-    high = "high"
-    critical = "critical"
-    never = "never"
 
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
@@ -185,23 +169,8 @@ def diff(  # noqa: PLR0917 - typer passes every option by keyword
         checks={"enabled": tuple(sorted(drift.DRIFT_CHECKS)), "disabled": ()},
     )
     engine = _engine(loaded, source)
-    from ztmon.model.findings import Severity  # noqa: PLC0415
-    from ztmon.sinks import jsonreport  # noqa: PLC0415
-
-    async def once() -> Any:
-        try:
-            return await engine.scan_once()
-        finally:
-            await engine.stop(2.0)
-
-    report = asyncio.run(once())
-    if output is Output.json:
-        sys.stdout.buffer.write(jsonreport.dumps(report, show_suppressed=show_suppressed, indent=True) + b"\n")
-    else:
-        from ztmon import table  # noqa: PLC0415
-
-        table.print_report(report, show_suppressed=show_suppressed)
-    if fail_on is not FailOn.never:
-        worst = report.max_severity()
-        if worst is not None and worst >= Severity.parse(fail_on.value):
-            raise typer.Exit(EXIT_FINDINGS)
+    code = common.scan_and_print(
+        engine, output=output, fail_on=fail_on, show_suppressed=show_suppressed, sources_requested=bool(source)
+    )
+    if code:
+        raise typer.Exit(code)
