@@ -123,3 +123,12 @@ def test_no_secret_value_in_json(snapshot, specs):
     assert b"secret-in-env" in body
     for secret in (b"hunter2-very-secret", b"AKIAIOSFODNN7EXAMPLE"):
         assert secret not in body
+
+
+def test_timestamps_are_utc_with_z_whatever_the_offset_given():
+    from datetime import datetime, timedelta, timezone  # noqa: PLC0415
+
+    from ztmon.sinks.jsonreport import _ts  # noqa: PLC0415
+
+    t = datetime(2025, 6, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert _ts(t) == "2025-06-01T12:00:00Z"

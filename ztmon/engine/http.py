@@ -22,12 +22,35 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
 
-def _token(cfg: ServerConfig) -> bytes | None:
-    if cfg.auth.bearer_token_file is not None:
-        return Path(cfg.auth.bearer_token_file).read_text(encoding="utf-8").strip().encode()
-    if cfg.auth.bearer_token is not None:
-        return cfg.auth.bearer_token.get_secret_value().encode()
-    return None
+class Token:
+    """The expected bearer token. A token file is re-read when its mtime or size changes (rotation, e.g. a
+    mounted Secret updated by the kubelet) — a stat per request, no restart; an unreadable new file keeps the
+    last good token. Read at start so that a missing file fails loudly there."""
+
+    def __init__(self, cfg: ServerConfig) -> None:
+        self._file = Path(cfg.auth.bearer_token_file) if cfg.auth.bearer_token_file is not None else None
+        inline = cfg.auth.bearer_token
+        self._value: bytes | None = inline.get_secret_value().encode() if inline is not None else None
+        self._stamp: tuple[int, int] | None = None
+        if self._file is not None:
+            self._reload(strict=True)
+
+    def _reload(self, *, strict: bool = False) -> None:
+        assert self._file is not None  # noqa: S101
+        try:
+            st = self._file.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+            if stamp != self._stamp:
+                self._value = self._file.read_text(encoding="utf-8").strip().encode()
+                self._stamp = stamp
+        except OSError:
+            if strict:
+                raise
+
+    def get(self) -> bytes | None:
+        if self._file is not None:
+            self._reload()
+        return self._value
 
 
 def ssl_context(cfg: ServerConfig) -> ssl.SSLContext | None:
@@ -43,13 +66,14 @@ def ssl_context(cfg: ServerConfig) -> ssl.SSLContext | None:
 
 
 def make_app(engine: Engine, prom: PrometheusSink, cfg: ServerConfig) -> web.Application:
-    token = _token(cfg)
+    token = Token(cfg)
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is not None and request.path not in _OPEN_PATHS:
+        expected = token.get()
+        if expected is not None and request.path not in _OPEN_PATHS:
             given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), b"Bearer " + token):
+            if not hmac.compare_digest(given.encode(), b"Bearer " + expected):
                 return web.Response(status=401, text="unauthorized\n", headers={"WWW-Authenticate": "Bearer"})
         return await handler(request)
 

@@ -5,7 +5,7 @@ Schema (version 1) is documented in docs/report-schema.md; bump SCHEMA_VERSION o
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -16,7 +16,12 @@ SCHEMA_VERSION = 1
 
 
 def _ts(t: datetime | None) -> str | None:
-    return t.isoformat().replace("+00:00", "Z") if t is not None else None
+    """RFC 3339 in UTC with a Z, whatever offset the clock (e.g. `--now`) was given in."""
+    if t is None:
+        return None
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC)
+    return t.isoformat().replace("+00:00", "Z")
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
