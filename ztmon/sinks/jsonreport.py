@@ -75,6 +75,26 @@ def report_dict(report: Report, *, show_suppressed: bool = True) -> dict[str, An
         },
         "findings": [finding_dict(f) for f in report.findings],
         "suppressed": [finding_dict(f) for f in report.suppressed] if show_suppressed else [],
+        "listeners": [
+            {
+                "namespace": li.namespace,
+                "pod": li.pod,
+                "container": li.container,
+                "container_id": li.container_id,
+                "address": li.address,
+                "address_scope": li.address_scope,
+                "port": li.port,
+                "protocol": li.protocol,
+                "tls": li.tls,
+                "app_protocol": li.app_protocol,
+                "reason": li.reason,
+                "tls_version": li.tls_version,
+                "subject_cn": li.subject_cn,
+                "not_after": _ts(li.not_after),
+                "process": li.process,
+            }
+            for li in report.listeners
+        ],
         "sources": [_status(s) for s in report.sources],
         "checks": [
             {"name": c.name, "ok": c.ok, "errors_total": c.errors_total, "error": c.error} for c in report.checks
