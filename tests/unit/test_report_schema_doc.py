@@ -18,7 +18,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "report-schema.md"
 
 
 def blocks() -> list[str]:
-    return re.findall(r"```json\n(.*?)\n```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    return re.findall(r"```json\n(.*?)\n```", DOC.read_text(encoding="utf-8"), flags=re.DOTALL)
 
 
 def validator() -> jsonschema.Draft202012Validator:
