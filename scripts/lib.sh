@@ -46,6 +46,7 @@ ensure_dockerd() {
   say "starting dockerd (log: $STATE/dockerd.log)"
   nohup dockerd --storage-driver=overlay2 --iptables=false --ip6tables=false --bridge=none \
     >"$STATE/dockerd.log" 2>&1 &
-  for _ in $(seq 1 100); do docker_up && return 0; sleep 0.1; done
+  # Usually < 1 s; after an unclean stop dockerd first removes every stale network sandbox (~0.1 s each).
+  for _ in $(seq 1 1200); do docker_up && return 0; sleep 0.1; done
   say "dockerd did not come up:"; tail -20 "$STATE/dockerd.log"; return 1
 }
