@@ -556,7 +556,7 @@ class ProcfsSource(Source):
         probe: bool = True,
         probe_timeout: float = 1.5,
         probe_banner_wait: float = 0.3,
-        probe_concurrency: int = 256,
+        probe_concurrency: int = 384,
         probe_rate: float = 2000.0,
         probe_cache_ttl: float = 3600.0,
     ) -> None:

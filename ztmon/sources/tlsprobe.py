@@ -458,7 +458,7 @@ class Prober:
         own_netns: str,
         can_enter: bool,
         ns_path: Callable[[NetNamespace], str],
-        concurrency: int = 256,
+        concurrency: int = 384,
         rate_per_second: float = 2000.0,
         cache_ttl: float = 3600.0,
         unknown_ttl: float = 300.0,
