@@ -50,27 +50,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def dockerd() -> str:
-    """The shared dockerd answers, or the whole suite fails loudly (scripts/test.sh starts it)."""
-    if shutil.which("docker") is None:
-        pytest.fail("the docker CLI is not installed; scripts/test.sh installs docker.io", pytrace=False)
-    proc = subprocess.run(
-        ["docker", "version", "--format", "{{.Server.Version}}"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(
-            f"dockerd does not answer (`docker version` exited {proc.returncode}: {proc.stderr.strip()}); "
-            "integration tests need it: run them through scripts/test.sh, which starts one",
-            pytrace=False,
-        )
-    return proc.stdout.strip()
-
-
-@pytest.fixture(scope="session")
 def image(dockerd: str, tmp_path_factory: pytest.TempPathFactory) -> Image:
     """A busybox image FROM scratch, built once per content (tag = hash of Dockerfile + busybox)."""
     if not BUSYBOX.is_file():

@@ -6,8 +6,6 @@ kubernetes-validate into the venv), so a missing tool fails the test that needs 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -48,18 +46,3 @@ def ztmon_bin() -> str:
     return tool("ztmon")
 
 
-@pytest.fixture(scope="session")
-def dockerd() -> str:
-    """The shared dockerd answers, or the test fails (scripts/test.sh starts one)."""
-    if shutil.which("docker") is None:
-        pytest.fail("the docker CLI is not installed; scripts/test.sh installs docker.io", pytrace=False)
-    proc = subprocess.run(
-        ["docker", "version", "--format", "{{.Server.Version}}"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"dockerd does not answer: {proc.stderr.strip()} (scripts/test.sh starts one)", pytrace=False)
-    return proc.stdout.strip()
