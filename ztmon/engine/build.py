@@ -231,11 +231,12 @@ async def run_daemon(loaded: Loaded, *, stop: asyncio.Event | None = None) -> No
     settings = loaded.settings
     structlog.contextvars.bind_contextvars(node=settings.resolved_node_name())
     prom = PrometheusSink()
-    sinks: list[Sink] = [prom, LogSink()]
+    sinks: list[Sink] = [LogSink()]
     if settings.mqtt.enabled:
         mqtt_sink = make_mqtt_sink(settings)
         prom.add_live_collector(mqtt_sink.collector)  # connection state moves between reports
         sinks.append(mqtt_sink)
+    sinks.append(prom)  # last: its ztmon_sink_up then shows this cycle's outcome of the other sinks
     engine = make_engine(loaded, sinks=sinks)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

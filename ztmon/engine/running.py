@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -124,8 +125,10 @@ class Engine:
         for sink in self.sinks:
             start = time.perf_counter()
             prev = self._sink_status.get(sink.name)
+            # Each sink sees the outcome of the sinks before it in this cycle (and its own from the last).
+            seen = dataclasses.replace(report, sinks=tuple(self._sink_status.values()))
             try:
-                await asyncio.wait_for(sink.publish(report), timeout=self.sink_timeout)
+                await asyncio.wait_for(sink.publish(seen), timeout=self.sink_timeout)
             except Exception as e:
                 msg = f"{type(e).__name__}: {e}"
                 if prev is None or prev.up or prev.error != msg:
