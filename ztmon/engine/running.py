@@ -90,7 +90,12 @@ class Engine:
         await asyncio.gather(*(self.refresh_source(s) for s in chosen))
 
     def source_statuses(self) -> list[SourceStatus]:
-        return [SourceStatus(s.name, s.up, s.last_success, s.duration_seconds, s.error) for s in self.sources]
+        return [
+            SourceStatus(
+                s.name, s.up, s.last_success, s.duration_seconds, s.error, tuple(sorted(s.odd_inputs().items()))
+            )
+            for s in self.sources
+        ]
 
     async def cycle(self) -> Report:
         async with self._cycle_lock:

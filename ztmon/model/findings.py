@@ -104,6 +104,7 @@ class SourceStatus:
     last_success: datetime | None
     duration_seconds: float
     error: str = ""  # one line, for people; never carries secret values
+    odd_inputs: tuple[tuple[str, int], ...] = ()  # cumulative skipped odd items by kind (sources only)
 
 
 @dataclass(frozen=True, slots=True)

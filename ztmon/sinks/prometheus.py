@@ -196,6 +196,16 @@ def _health_families(report: Report) -> Iterator[Metric]:
     yield last
     yield dur
 
+    odd = CounterMetricFamily(
+        "ztmon_source_odd_inputs",
+        "Odd input items a source skipped since start (each kind logged once), by kind",
+        labels=["source", "kind"],
+    )
+    for s in report.sources:
+        for kind, n in s.odd_inputs:
+            odd.add_metric([s.name, kind], n)
+    yield odd
+
     sink_up = GaugeMetricFamily("ztmon_sink_up", "1 if the sink took the last report", labels=["sink"])
     for s in report.sinks:
         sink_up.add_metric([s.name], 1 if s.up else 0)

@@ -27,6 +27,7 @@ class Source:
         self.error = ""
         self.last_success: datetime | None = None
         self.duration_seconds = 0.0
+        self._odd: dict[str, int] = {}
 
     async def refresh(self) -> None:
         """Full resync. Raise on failure: the engine keeps the last good part and marks the source down."""
@@ -42,6 +43,14 @@ class Source:
 
     async def close(self) -> None:
         """Release clients and threads."""
+
+    def odd_inputs(self) -> dict[str, int]:
+        """Cumulative counts of odd input items skipped, by kind (a truncated /proc line, an unreadable
+        inspect reply, ...): each is logged once and counted here, exported as a counter."""
+        return self._odd
+
+    def count_odd(self, kind: str, n: int = 1) -> None:
+        self._odd[kind] = self._odd.get(kind, 0) + n
 
     def mark_up(self) -> None:
         self.up = True

@@ -236,6 +236,7 @@ class DockerSource(Source):
         try:
             container = parse_inspect(data, runtime=self._runtime)
         except InspectError as e:
+            self.count_odd("inspect_unreadable")
             if cid not in self._bad:
                 self._bad.add(cid)
                 log.warning("container_unreadable", container_id=cid[:12], error=str(e))

@@ -575,6 +575,9 @@ class ProcfsSource(Source):
         self.method = ""
         self._part = SourcePart(node=Node(name=""))
 
+    def odd_inputs(self) -> dict[str, int]:
+        return self.oddities.counts
+
     def part(self) -> SourcePart:
         return self._part
 
