@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from ztmon.model.baseline import is_root_user
 from ztmon.model.findings import Finding, Resource, Severity
 from ztmon.model.inventory import Container, Snapshot
+
+__all__ = ["finding", "is_root_user", "normalise_capability", "resource_of"]
 
 
 def resource_of(container: Container, snapshot: Snapshot) -> Resource:
@@ -66,14 +69,3 @@ def normalise_capability(name: str) -> str:
     """`CAP_SYS_ADMIN`, `sys_admin` and `SYS_ADMIN` are one capability."""
     upper = name.strip().upper()
     return upper.removeprefix("CAP_")
-
-
-def is_root_user(user: str) -> bool:
-    """Docker/OCI `user` strings: "", "root", "0", "0:0", "root:root" run as uid 0."""
-    name = user.split(":", 1)[0].strip()
-    if name in {"", "root"}:
-        return True
-    try:
-        return int(name) == 0  # "00" and "+0" are uid 0 to runc as well
-    except ValueError:
-        return False

@@ -7,34 +7,31 @@ from collections.abc import Iterator
 from ztmon.checks.common import finding
 from ztmon.checks.registry import check
 from ztmon.model.findings import Finding, Severity
-from ztmon.model.inventory import Snapshot
+from ztmon.model.inventory import Container, Snapshot
 
 ID = "privilege-escalation"
+
+
+def _judge(c: Container) -> tuple[str, dict[str, str]] | None:
+    """(why, evidence) when the container may gain privileges, else None. /proc NoNewPrivs beats the spec."""
+    o = c.observed
+    if o is not None and o.no_new_privs is not None:
+        if o.no_new_privs:
+            return None
+        return "NoNewPrivs is 0", {"no_new_privileges": "false", "observed_from": f"/proc/{o.pid}/status"}
+    if c.no_new_privileges:
+        return None
+    if c.runtime == "kubernetes":  # pod spec: allowPrivilegeEscalation (unset means true)
+        return "allowPrivilegeEscalation is not false", {"allowPrivilegeEscalation": "not false"}
+    return "no-new-privileges is not set", {"no_new_privileges": "false"}
 
 
 @check(ID, severity=Severity.MEDIUM, title="Privilege escalation is allowed (no-new-privileges not set)")
 def run(snapshot: Snapshot) -> Iterator[Finding]:
     for c in snapshot.containers:
-        o = c.observed
-        if o is not None and o.no_new_privs is not None:  # runtime truth beats the declaration
-            if not o.no_new_privs:
-                yield finding(
-                    ID,
-                    Severity.MEDIUM,
-                    c,
-                    snapshot,
-                    f"container {c.name} may gain privileges (NoNewPrivs is 0)",
-                    evidence={"no_new_privileges": "false", "observed_from": f"/proc/{o.pid}/status"},
-                )
-            continue
-        if not c.no_new_privileges:
-            kube = c.runtime == "kubernetes"  # pod spec: allowPrivilegeEscalation (unset means true)
+        judged = _judge(c)
+        if judged is not None:
+            why, evidence = judged
             yield finding(
-                ID,
-                Severity.MEDIUM,
-                c,
-                snapshot,
-                f"container {c.name} may gain privileges "
-                + ("(allowPrivilegeEscalation is not false)" if kube else "(no-new-privileges is not set)"),
-                evidence={"allowPrivilegeEscalation": "not false"} if kube else {"no_new_privileges": "false"},
+                ID, Severity.MEDIUM, c, snapshot, f"container {c.name} may gain privileges ({why})", evidence=evidence
             )

@@ -388,8 +388,14 @@ _RISKY_WHEN = {
 
 
 def is_root_user(user: str) -> bool:
+    """Docker/OCI `user` strings: "", "root", "0", "0:0", "00", "+0" all run as uid 0."""
     name = user.split(":", 1)[0].strip()
-    return name in {"", "root", "0"}
+    if name in {"", "root"}:
+        return True
+    try:
+        return int(name) == 0
+    except ValueError:
+        return False
 
 
 def _show(value: object) -> str:
